@@ -86,9 +86,9 @@ for kind in conformance integration; do
   done < <(find "$here/$kind" -maxdepth 1 -type f -name '*.sh' | sort)
 done
 
-if want fuzz && [ -d "$here/../fuzz" ] && [ -x "$here/../fuzz/run.sh" ]; then
+if want fuzz && compgen -G "$root/fuzz/*/build_and_run.sh" >/dev/null; then
   echo "fuzz (brief)"
-  run_one fuzz all 600 bash "$here/../fuzz/run.sh" --build "$build"
+  run_one fuzz all 600 bash "$root/fuzz/run.sh" --build "$build"
 fi
 
 if [ ${#failed_names[@]} -gt 0 ]; then
