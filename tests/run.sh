@@ -28,6 +28,7 @@ logdir="$build/test-logs"
 mkdir -p "$logdir"
 total_pass=0
 total_fail=0
+total_skip=0
 failed_names=()
 
 want() {
@@ -47,6 +48,8 @@ run_one() { # kind name timeout cmd...
   local p f
   p=$(grep -aoE '^\[  PASSED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
   f=$(grep -aoE '^\[  FAILED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+  local k
+  k=$(grep -aoE '^\[  SKIPPED \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
   local line
   line=$(grep -aE '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   if [ -n "$line" ]; then
@@ -54,7 +57,8 @@ run_one() { # kind name timeout cmd...
     f=$((f + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+  total_skip=$((total_skip + k))
+  if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$k" -eq 0 ]; then
     echo "  $kind/$name: reported no tests (counted as a failure)"
     f=1
   fi
@@ -63,7 +67,7 @@ run_one() { # kind name timeout cmd...
   local status=ok
   [ "$f" -gt 0 ] && status=FAIL && failed_names+=("$kind/$name")
   [ "$rc" -eq 124 ] && status="TIMEOUT after ${limit}"
-  printf '  %-12s %-40s %5d passed %4d failed  %3ds  %s\n' "$kind" "$name" "$p" "$f" $((SECONDS - start)) "$status"
+  printf '  %-12s %-40s %5d passed %4d failed %3d skipped %4ds  %s\n' "$kind" "$name" "$p" "$f" "$k" $((SECONDS - start)) "$status"
   if [ "$f" -gt 0 ]; then
     echo "    --- last lines of $log ---"
     tail -25 "$log" | sed 's/^/    /'
@@ -82,7 +86,7 @@ for kind in conformance integration; do
   [ -d "$here/$kind" ] || continue
   echo "$kind tests"
   while IFS= read -r t; do
-    run_one "$kind" "$(basename "$t" .sh)" 900 bash "$t"
+    run_one "$kind" "$(basename "$t" .sh)" "${IDP_TEST_TIMEOUT:-400}" bash "$t"
   done < <(find "$here/$kind" -maxdepth 1 -type f -name '*.sh' | sort)
 done
 
@@ -94,5 +98,9 @@ fi
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "failed: ${failed_names[*]}"
 fi
-echo "$total_pass passed, $total_fail failed"
+if [ "$total_skip" -gt 0 ]; then
+  echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+else
+  echo "$total_pass passed, $total_fail failed"
+fi
 [ "$total_fail" -eq 0 ]
