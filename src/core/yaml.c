@@ -110,7 +110,10 @@ static bool parse_float(const char *s, double *out) {
   return true;
 }
 
-json_t *idp_yaml_resolve_plain(const char *s, size_t len) {
+static const char *const core_true_words[] = {"true", "True", "TRUE", NULL};
+static const char *const core_false_words[] = {"false", "False", "FALSE", NULL};
+
+static json_t *resolve_plain(const char *s, size_t len, bool core) {
   char small[64];
   char *z = len < sizeof small ? small : malloc(len + 1);
   if (!z) return NULL;
@@ -121,8 +124,8 @@ json_t *idp_yaml_resolve_plain(const char *s, size_t len) {
   double dv;
   if (strlen(z) != len) v = json_stringn(s, len); /* embedded NUL: a string */
   else if (str_in(z, null_words)) v = json_null();
-  else if (str_in(z, true_words)) v = json_true();
-  else if (str_in(z, false_words)) v = json_false();
+  else if (str_in(z, core ? core_true_words : true_words)) v = json_true();
+  else if (str_in(z, core ? core_false_words : false_words)) v = json_false();
   else if (strchr("+-.0123456789", z[0])) {
     if (parse_int(z, &iv)) v = json_integer(iv);
     else if (parse_float(z, &dv)) v = json_real(dv);
@@ -130,6 +133,12 @@ json_t *idp_yaml_resolve_plain(const char *s, size_t len) {
   if (!v) v = json_stringn(s, len);
   if (z != small) free(z);
   return v;
+}
+
+json_t *idp_yaml_resolve_plain(const char *s, size_t len) { return resolve_plain(s, len, false); }
+
+json_t *idp_yaml_resolve_plain_core(const char *s, size_t len) {
+  return resolve_plain(s, len, true);
 }
 
 /* Resolution under an explicit tag (!!int, !!bool, ...). */
@@ -418,7 +427,7 @@ static idp_code load_events(loader *L, yaml_parser_t *p) {
           break;
         }
       } else if (plain) {
-        v = idp_yaml_resolve_plain(s, n);
+        v = resolve_plain(s, n, L->lim->core_schema != 0);
         merge_key = n == 2 && s[0] == '<' && s[1] == '<';
       } else {
         v = json_stringn(s, n);
@@ -540,15 +549,26 @@ static bool needs_quotes(const char *s, size_t n) {
   return q;
 }
 
+/* Shortest text that reads back as the same double, written as Go's
+ * strconv 'g' with -1 precision does for JSON (what kubectl prints): plain
+ * decimals unless the exponent is < -4 or >= 21. */
 static void format_real(double d, char *buf, size_t size) {
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(buf, size, "%.*g", prec, d);
+  if (d == (double)(long long)d && fabs(d) < 1e15) {
+    snprintf(buf, size, "%.0f", d);
+    return;
+  }
+  int prec = 1;
+  for (; prec <= 17; prec++) {
+    snprintf(buf, size, "%.*e", prec - 1, d);
     if (strtod(buf, NULL) == d) break;
   }
-  /* keep a float a float when read back */
-  if (!strpbrk(buf, ".eEn")) {
-    size_t l = strlen(buf);
-    if (l + 2 < size) memcpy(buf + l, ".0", 3);
+  double a = fabs(d);
+  if (a >= 1e-4 && a < 1e21) {
+    /* digits after the point = significant digits - (exponent + 1) */
+    int exp10 = (int)floor(log10(a));
+    int decimals = prec - 1 - exp10;
+    if (decimals < 0) decimals = 0;
+    snprintf(buf, size, "%.*f", decimals, d);
   }
 }
 

@@ -28,6 +28,10 @@ typedef struct idp_yaml_limits {
   size_t max_bytes;
   int max_depth;
   size_t max_alias_nodes; /* nodes created by expanding aliases, total */
+  /* Resolve plain scalars with the YAML 1.2 core schema as kustomize's
+   * kyaml does: only true/false (any case) are booleans, so yes/no/on/off/
+   * y/n stay strings.  Off (0) = kubectl's YAML 1.1 rules. */
+  int core_schema;
 } idp_yaml_limits;
 
 extern const idp_yaml_limits idp_yaml_default_limits;
@@ -46,8 +50,11 @@ idp_code idp_yaml_load_file(const char *path, const idp_yaml_limits *limits, jso
 idp_code idp_yaml_load_one(const char *data, size_t len, const char *name,
                            const idp_yaml_limits *limits, json_t **doc, idp_err *e);
 
-/* Resolves a plain (unquoted, untagged) scalar to a new JSON value. */
+/* Resolves a plain (unquoted, untagged) scalar to a new JSON value
+ * (kubectl's YAML 1.1 rules). */
 json_t *idp_yaml_resolve_plain(const char *s, size_t len);
+/* The same with the YAML 1.2 core schema's booleans (see core_schema). */
+json_t *idp_yaml_resolve_plain_core(const char *s, size_t len);
 
 enum {
   IDP_YAML_SORT_KEYS = 1 << 0,

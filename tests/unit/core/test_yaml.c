@@ -131,12 +131,42 @@ static void test_emit_stream_sorted(void **state) {
   idp_buf_free(&out);
 }
 
+static void test_core_schema(void **state) {
+  (void)state;
+  idp_yaml_limits lim = idp_yaml_default_limits;
+  lim.core_schema = 1;
+  const char *text = "a: yes\nb: on\nc: True\nd: n\ne: 0x10\n";
+  json_t *d = NULL;
+  idp_err e = IDP_ERR_INIT;
+  assert_int_equal(idp_yaml_load_one(text, strlen(text), "k.yaml", &lim, &d, &e), IDP_OK);
+  assert_string_equal(json_string_value(json_object_get(d, "a")), "yes");
+  assert_string_equal(json_string_value(json_object_get(d, "b")), "on");
+  assert_true(json_is_true(json_object_get(d, "c")));
+  assert_string_equal(json_string_value(json_object_get(d, "d")), "n");
+  assert_int_equal(json_integer_value(json_object_get(d, "e")), 16);
+  json_decref(d);
+}
+
+static void test_emit_reals(void **state) {
+  (void)state;
+  json_t *doc = json_pack("{s:f,s:f,s:f,s:f,s:f}", "a", 1000.0, "b", 0.5, "c", 1e21, "d",
+                          0.0001, "e", 123.456);
+  idp_buf out;
+  idp_buf_init(&out, 0);
+  idp_err e = IDP_ERR_INIT;
+  assert_int_equal(idp_yaml_emit(&out, doc, 0, &e), IDP_OK);
+  assert_string_equal(idp_buf_str(&out), "a: 1000\nb: 0.5\nc: 1e+21\nd: 0.0001\ne: 123.456\n");
+  json_decref(doc);
+  idp_buf_free(&out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_scalars),         cmocka_unit_test(test_multidoc_and_empty),
       cmocka_unit_test(test_anchors_and_merge), cmocka_unit_test(test_error_position),
       cmocka_unit_test(test_limits),          cmocka_unit_test(test_emit_roundtrip),
-      cmocka_unit_test(test_emit_stream_sorted),
+      cmocka_unit_test(test_emit_stream_sorted), cmocka_unit_test(test_core_schema),
+      cmocka_unit_test(test_emit_reals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
