@@ -9,7 +9,7 @@ PACKAGES = build-essential meson ninja-build pkg-config git \
 	libjansson-dev libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libssl-dev libgit2-dev libpcre2-dev libcmocka-dev \
 	libcmark-gfm-dev openssl curl ca-certificates \
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev jq
 
 .PHONY: all deps build check demo asan test unit clean
 

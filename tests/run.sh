@@ -87,7 +87,7 @@ for kind in conformance integration; do
   echo "$kind tests"
   while IFS= read -r t; do
     run_one "$kind" "$(basename "$t" .sh)" "${IDP_TEST_TIMEOUT:-400}" bash "$t"
-  done < <(find "$here/$kind" -maxdepth 1 -type f -name '*.sh' | sort)
+  done < <(find "$here/$kind" -maxdepth 1 -type f -name '*.sh' ! -name 'lib.sh' | sort)
 done
 
 if want fuzz && compgen -G "$root/fuzz/*/build_and_run.sh" >/dev/null; then

@@ -32,7 +32,7 @@ static idp_code add(jp_ctx *c, json_t *set, json_t *node) {
 }
 
 static bool is_name_char(char ch) {
-  return ch && ch != '.' && ch != '[' && ch != ']' && ch != ' ' && ch != '\t' && ch != '}' &&
+  return ch && ch != '\\' && ch != '.' && ch != '[' && ch != ']' && ch != ' ' && ch != '\t' && ch != '}' &&
          ch != '{' && ch != ')' && ch != '(' && ch != '=' && ch != '!' && ch != '<' &&
          ch != '>' && ch != ',' && ch != '&' && ch != '|';
 }
@@ -426,8 +426,25 @@ static idp_code eval_path(jp_ctx *c, const char *s, const char *end, json_t *in,
         p++;
       } else {
         const char *n0 = p;
-        while (p < end && is_name_char(*p)) p++;
-        if (p == n0) {
+        bool escaped = false;
+        /* "\." inside a name is a literal dot (kubectl: .metadata.labels.app\.kubernetes\.io/name) */
+        while (p < end && (is_name_char(*p) || (*p == '\\' && p + 1 < end))) {
+          if (*p == '\\') {
+            escaped = true;
+            p++;
+          }
+          p++;
+        }
+        if (escaped && p > n0) {
+          char key[1024];
+          size_t kn = 0;
+          for (const char *q = n0; q < p && kn < sizeof key; q++) {
+            if (*q == '\\') q++;
+            key[kn++] = *q;
+          }
+          rc = kn >= sizeof key ? jp_err(c, n0, "field name too long")
+                                : step_field(c, src, key, kn, next);
+        } else if (p == n0) {
           /* "{.}" or a trailing '.': the current nodes themselves */
           if (p < end && *p != '[' && *p != '.')
             rc = jp_err(c, p, "unexpected character");

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 
+#include "core/buf.h"
 #include "core/json.h"
 #include "policy/internal.h"
 
@@ -367,8 +368,29 @@ int pol_ctx_load(json_t *ctx, const json_t *entries, const pol_request *req, idp
             (!cns || !*cns || (ons && strcmp(ons, cns) == 0) || (!ons && strcmp(cns, "default") == 0)))
           found = o;
       }
+      json_t *live = NULL;
+      if (!found && req->api && req->api->call && cn) {
+        /* live cluster: GET the ConfigMap (namespace defaults to the
+         * request's, then "default") */
+        const char *rns = cns && *cns ? cns : idp_json_get_str(ctx, "request", "namespace", NULL);
+        idp_buf path;
+        idp_buf_init(&path, 4096);
+        idp_buf_printf(&path, "/api/v1/namespaces/%s/configmaps/%s", rns && *rns ? rns : "default",
+                       cn);
+        idp_err le = IDP_ERR_INIT;
+        idp_code lrc = req->api->call(req->api->ud, "GET", idp_buf_str(&path), NULL, &live, &le);
+        idp_buf_free(&path);
+        if (lrc && lrc != IDP_ENOTFOUND) {
+          json_decref(c);
+          idp_err_set(e, lrc, "failed to load configMap %s for context entry %s: %s", cn, name,
+                      le.msg);
+          return -1;
+        }
+        if (lrc) live = NULL;
+      }
       json_decref(c);
       if (found) json_object_set_new(ctx, name, json_deep_copy(found));
+      else if (live) json_object_set_new(ctx, name, live);
       /* offline and not in the fake cluster: skipped, values may supply it */
     } else if (json_is_object(api)) {
       json_t *a = pol_subst(api, ctx, POL_VARS_DEFAULT, e);
@@ -378,6 +400,31 @@ int pol_ctx_load(json_t *ctx, const json_t *entries, const pol_request *req, idp
       const char *method = idp_json_get_str(a, "method", NULL);
       json_t *data = url ? mock_response(req->api_responses, url, method ? method : "GET") : NULL;
       if (!data && url && idp_json_get_str(a, "urlPath", NULL)) data = cluster_get(req->cluster, url);
+      if (!data && url && idp_json_get_str(a, "urlPath", NULL) && req->api && req->api->call) {
+        /* live API: POST bodies are built from data[{key, value}] */
+        json_t *body = NULL;
+        const json_t *kv = json_object_get(a, "data");
+        if (json_array_size(kv)) {
+          body = json_object();
+          for (size_t d = 0; d < json_array_size(kv); d++) {
+            const char *key = idp_json_get_str(json_array_get(kv, d), "key", NULL);
+            json_t *val = json_object_get(json_array_get(kv, d), "value");
+            if (key && val) json_object_set(body, key, val);
+          }
+        }
+        idp_err le = IDP_ERR_INIT;
+        idp_code lrc = req->api->call(req->api->ud, method ? method : "GET", url, body, &data, &le);
+        json_decref(body);
+        if (lrc) {
+          data = NULL;
+          if (!json_object_get(a, "default")) {
+            json_decref(a);
+            idp_err_set(e, lrc, "failed to load context entry %s: apiCall %s: %s", name, url, le.msg);
+            return -1;
+          }
+          data = json_null();
+        }
+      }
       if (data) {
         if (apply_jp_default(ctx, name, data, a, e) != 0) {
           json_decref(a);

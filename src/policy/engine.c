@@ -462,8 +462,10 @@ static void set_meta(json_t *obj, const char *k, const char *v) {
   if (v && *v) json_object_set_new(meta, k, json_string(v));
 }
 
-static json_t *find_object(const pol_request *req, const char *kind, const char *ns,
-                           const char *name) {
+/* The clone source: from the offline lists, else from the live API
+ * (new reference or NULL). */
+static json_t *find_object(const pol_request *req, const char *api_version, const char *kind,
+                           const char *ns, const char *name) {
   const json_t *lists[2] = {req->generate_sources, req->cluster};
   for (size_t l = 0; l < 2; l++)
     for (size_t i = 0; i < json_array_size(lists[l]); i++) {
@@ -473,8 +475,15 @@ static json_t *find_object(const pol_request *req, const char *kind, const char 
       const char *s = idp_json_get_str(o, "metadata", "namespace", NULL);
       if (k && n && (!kind || strcmp(k, kind) == 0) && strcmp(n, name) == 0 &&
           (!ns || !*ns || (s && strcmp(s, ns) == 0)))
-        return (json_t *)o;
+        return json_incref((json_t *)o);
     }
+  if (req->api && req->api->get && kind) {
+    json_t *o = NULL;
+    idp_err e = IDP_ERR_INIT;
+    if (req->api->get(req->api->ud, api_version ? api_version : "v1", kind, ns, name, &o, &e) ==
+        IDP_OK)
+      return o;
+  }
   return NULL;
 }
 
@@ -494,9 +503,30 @@ static void generate_clone_list(rctx *rc, const json_t *sg, json_t *out) {
   const json_t *kinds = json_object_get(cl, "kinds");
   const json_t *sel = json_object_get(cl, "selector");
   const char *tns = idp_json_get_str(sg, "namespace", NULL);
-  const json_t *lists[2] = {rc->req->generate_sources, rc->req->cluster};
+  json_t *live = json_array();
+  const pol_api *api = rc->req->api;
+  for (size_t k = 0; api && api->get && k < json_array_size(kinds); k++) {
+    /* kinds entries are Kind, v1/Kind or group/version/Kind */
+    const char *ke = json_string_value(json_array_get(kinds, k));
+    if (!ke) continue;
+    char avb[256];
+    const char *kind = strrchr(ke, '/');
+    if (kind) {
+      snprintf(avb, sizeof avb, "%.*s", (int)(kind - ke), ke);
+      kind++;
+    } else {
+      snprintf(avb, sizeof avb, "v1");
+      kind = ke;
+    }
+    json_t *items = NULL;
+    idp_err e = IDP_ERR_INIT;
+    if (api->get(api->ud, avb, kind, sns, NULL, &items, &e) == IDP_OK && json_is_array(items))
+      json_array_extend(live, items);
+    json_decref(items);
+  }
+  const json_t *lists[3] = {rc->req->generate_sources, rc->req->cluster, live};
   json_t *seen = json_object();
-  for (size_t l = 0; l < 2; l++)
+  for (size_t l = 0; l < 3; l++)
     for (size_t i = 0; i < json_array_size(lists[l]); i++) {
       const json_t *o = json_array_get(lists[l], i);
       const char *ons = idp_json_get_str(o, "metadata", "namespace", NULL);
@@ -522,6 +552,7 @@ static void generate_clone_list(rctx *rc, const json_t *sg, json_t *out) {
       json_array_append_new(out, c);
     }
   json_decref(seen);
+  json_decref(live);
 }
 
 static json_t *generate_one(rctx *rc, const json_t *g, char *msg, size_t n, bool *err) {
@@ -548,7 +579,7 @@ static json_t *generate_one(rctx *rc, const json_t *g, char *msg, size_t n, bool
   } else if (json_is_object(clone)) {
     const char *cn = idp_json_get_str(clone, "name", NULL);
     const char *cns = idp_json_get_str(clone, "namespace", NULL);
-    json_t *src = cn ? find_object(rc->req, kind, cns, cn) : NULL;
+    json_t *src = cn ? find_object(rc->req, av, kind, cns, cn) : NULL;
     if (!src) {
       *err = true;
       snprintf(msg, n, "source resource %s/%s not found", cns ? cns : "", cn ? cn : "");
@@ -556,6 +587,7 @@ static json_t *generate_one(rctx *rc, const json_t *g, char *msg, size_t n, bool
       return NULL;
     }
     obj = json_deep_copy(src);
+    json_decref(src);
     drop_server_fields(obj);
   } else if (json_is_object(json_object_get(sg, "cloneList"))) {
     json_t *many = json_array();

@@ -19,8 +19,10 @@
  *
  * Data for context entries (configMap, apiCall) comes from the request's
  * `cluster` array (objects of a fake cluster) and `api_responses` mocks, the
- * way `kyverno test` serves them offline; with neither, those entries are
- * left unresolved (their data may come from `rule_values`).
+ * way `kyverno test` serves them offline, then from the live API when
+ * req->api is set (admission, background scans: see pol_api); with none,
+ * those entries are left unresolved (their data may come from
+ * `rule_values`).  Generate clone/cloneList sources follow the same order.
  *
  * Ownership: everything a pol_request points to is borrowed; a pol_response
  * owns its strings and JSON and is released with pol_response_clear.
@@ -74,6 +76,23 @@ const char *pol_failure_action(const pol_policy *p, const json_t *rule, const ch
  * Exposed for tests; pol_policy_load appends them to p->rules. */
 json_t *pol_autogen_rules(const json_t *policy);
 
+/* Live API access for a running engine (admission, background scans): the
+ * callbacks the embedded API server implements in-process and the webhook
+ * implements with the REST client.  Every callback may be NULL; results are
+ * NEW references; IDP_ENOTFOUND when the object does not exist.  Used
+ * after the offline sources (cluster, api_responses) found nothing. */
+typedef struct pol_api {
+  /* apiCall.urlPath / configMap: a Kubernetes API path ("/api/v1/...",
+   * "/apis/G/V/..."), method GET or POST with an optional JSON body. */
+  idp_code (*call)(void *ud, const char *method, const char *path, const json_t *body,
+                   json_t **out, idp_err *e);
+  /* generate clone / cloneList sources: one object (name non-NULL) or the
+   * items array of a list (name NULL) of apiVersion+kind in ns. */
+  idp_code (*get)(void *ud, const char *api_version, const char *kind, const char *ns,
+                  const char *name, json_t **out, idp_err *e);
+  void *ud;
+} pol_api;
+
 typedef struct pol_request {
   const json_t *object;     /* request.object (NULL on DELETE) */
   const json_t *old_object; /* request.oldObject (NULL on CREATE) */
@@ -91,6 +110,7 @@ typedef struct pol_request {
   /* subresource requests (e.g. Scale for deployments/scale): the parent
    * kind/apiVersion to match and the subresource name; NULL otherwise */
   const char *parent_kind, *parent_api_version, *subresource;
+  const pol_api *api; /* live API access, or NULL (offline) */
 } pol_request;
 
 typedef struct pol_rule_result {

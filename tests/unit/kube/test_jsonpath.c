@@ -49,6 +49,8 @@ static void test_fields(void **state) {
   expect("{.metadata.labels}", "{\"app.kubernetes.io/name\":\"web\"}");
   expect("{.metadata.labels['app.kubernetes.io/name']}", "web");
   expect("{.metadata.labels[\"app.kubernetes.io/name\"]}", "web");
+  expect("{.metadata.labels.app\\.kubernetes\\.io/name}", "web");
+  expect("{.metadata.labels.app\\.kubernetes}", "");
 }
 
 static void test_arrays(void **state) {
@@ -92,7 +94,7 @@ static void test_multiple_groups(void **state) {
 static void test_errors(void **state) {
   (void)state;
   static const char *const bad[] = {"{.items[0}", "{.items[?(@.n>)]}", "{.metadata.name",
-                                    "{.items[a]}", "{.items[1:2:0]}", "{.items[?(@.n=='x)]}"};
+                                    "{.items[a]}", "{.items[1:2:0]}", "{.items[?(@.n=='x)]}", "{.metadata.name\\}"};
   for (size_t i = 0; i < IDP_ARRAY_LEN(bad); i++) {
     json_t *r = (json_t *)1;
     idp_err e = IDP_ERR_INIT;
