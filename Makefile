@@ -53,7 +53,7 @@ asan: deps $(ASAN_BUILD)/build.ninja
 	  tests/run.sh --build $(ASAN_BUILD) --only unit
 
 demo: deps build
-	$(BUILD)/idp up --data-dir $(DATA_DIR)
+	$(BUILD)/idp up --data-dir $(DATA_DIR) --bootstrap --controllers all,simulate
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -424,7 +424,7 @@ static void bench_watch(void) {
   pthread_join(th, NULL);
   size_t n = __atomic_load_n(&nlat, __ATOMIC_SEQ_CST);
   if (n) {
-    qsort(lat, n, sizeof *lat, cmp_double);
+    idp_sort(lat, n, sizeof *lat, cmp_double);
     printf("watch delivery latency (%d events x %d watchers, %zu of %zu delivered): p50 %.2f ms, "
            "p99 %.2f ms, max %.2f ms\n",
            B.events, connected, n, want, lat[n / 2] * 1000, lat[(size_t)(n * 0.99)] * 1000,

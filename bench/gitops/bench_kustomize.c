@@ -28,7 +28,7 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_d);
+  idp_sort(v, (size_t)n, sizeof *v, cmp_d);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   while ((de = readdir(d)) && n < 1024)
     if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
   closedir(d);
-  qsort(names, n, sizeof *names, cmp_s);
+  idp_sort(names, n, sizeof *names, cmp_s);
   double *tn = calloc((size_t)reps, sizeof *tn), *tk = calloc((size_t)reps, sizeof *tk);
   double sum_n = 0, sum_k = 0, worst = 1e9;
   int cases = 0, kubectl_ok = 1;

@@ -87,7 +87,7 @@ static void walk(const char *dir, int depth, polset *ps) {
   while ((de = readdir(d)) && n < 4096)
     if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
   closedir(d);
-  qsort(names, n, sizeof *names, cmp_str);
+  idp_sort(names, n, sizeof *names, cmp_str);
   const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
   for (size_t i = 0; i < n; i++) {
     char path[4096];
@@ -218,7 +218,7 @@ int main(int argc, char **argv) {
     json_decref(obj);
   }
   double total = now_s() - t0;
-  qsort(lat, nres, sizeof *lat, cmp_double);
+  idp_sort(lat, nres, sizeof *lat, cmp_double);
   double evals = (double)nres * (double)ps.n;
   printf("admissions: %u Pods/Deployments x %zu policies in %.3f s\n", nres, ps.n, total);
   printf("  policy evaluations/s: %.0f   admissions/s: %.0f   rule results: %zu (fail %zu)\n",

@@ -2,12 +2,15 @@
 #include "core/common.h"
 #include "cli/bootstrap.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/yaml.h"
 
 #include <fcntl.h>
 #include <ftw.h>
 #include <git2.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +174,65 @@ idp_code up_bootstrap_root(idp_kclient *kc, const char *repo_dir, idp_err *e) {
     }
   }
   json_decref(docs);
+  return rc;
+}
+
+static idp_code create_once(idp_kclient *kc, const char *version, const char *resource,
+                            const char *ns, json_t *obj, idp_err *e) {
+  idp_kref r = {.version = version, .resource = resource, .ns = ns};
+  json_t *out = NULL;
+  idp_code rc = idp_kclient_create(kc, &r, obj, NULL, &out, e);
+  json_decref(out);
+  json_decref(obj);
+  if (rc == IDP_EEXIST) {
+    idp_err_clear(e);
+    rc = IDP_OK;
+  }
+  return rc;
+}
+
+idp_code up_bootstrap_secrets(idp_kclient *kc, const char *repo_dir, idp_err *e) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/bootstrap/secrets.yaml", repo_dir);
+  if (access(path, F_OK) != 0) return IDP_OK;
+  json_t *doc = NULL;
+  idp_code rc = idp_yaml_load_file(path, NULL, &doc, e);
+  if (rc) return rc;
+  json_t *list = json_array_get(doc, 0);
+  size_t i;
+  json_t *it;
+  json_array_foreach(list, i, it) {
+    const char *ns = idp_json_get_str(it, "namespace", NULL);
+    const char *name = idp_json_get_str(it, "name", NULL);
+    json_t *keys = json_object_get(it, "keys");
+    if (!ns || !name || !json_is_array(keys)) {
+      rc = idp_err_set(e, IDP_EINVAL, "%s: entry %zu needs namespace, name and keys", path, i);
+      break;
+    }
+    if ((rc = create_once(kc, "v1", "namespaces", NULL,
+                          json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
+                                    "metadata", "name", ns),
+                          e)))
+      break;
+    json_t *data = json_object();
+    size_t k;
+    json_t *key;
+    json_array_foreach(keys, k, key) {
+      unsigned char raw[32];
+      char hex[65], b64[128];
+      if (!json_is_string(key) || RAND_bytes(raw, sizeof raw) != 1) continue;
+      for (size_t b = 0; b < sizeof raw; b++) snprintf(hex + 2 * b, 3, "%02x", raw[b]);
+      EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)hex, 64);
+      json_object_set_new(data, json_string_value(key), json_string(b64));
+    }
+    json_t *secret = json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:s,s:o}", "apiVersion", "v1", "kind",
+                               "Secret", "metadata", "name", name, "namespace", ns, "labels",
+                               "app.kubernetes.io/managed-by", "idp-bootstrap", "type", "Opaque",
+                               "data", data);
+    if ((rc = create_once(kc, "v1", "secrets", ns, secret, e))) break;
+  }
+  json_decref(doc);
+  if (rc) idp_err_prefix(e, "seeding demo secrets");
   return rc;
 }
 

@@ -21,6 +21,12 @@ idp_code up_bootstrap_repo(const char *src_dir, const char *data_dir, char **rep
                            idp_err *e);
 idp_code up_bootstrap_root(idp_kclient *kc, const char *repo_dir, idp_err *e);
 
+/* Seeds the demo secret store from bootstrap/secrets.yaml of the repository
+ * (a list of {namespace, name, keys[]}): each Secret is created once with a
+ * random 32-byte hex value per key; existing Secrets are left alone.  A
+ * repository without the file seeds nothing. */
+idp_code up_bootstrap_secrets(idp_kclient *kc, const char *repo_dir, idp_err *e);
+
 /* Finds the reference platform folder: $IDP_PLATFORM_DIR, then
  * <exe dir>/../examples/platform, then /usr/share/idp/platform.  NULL when
  * none exists. */

@@ -335,7 +335,8 @@ static void bootstrap_platform(starter *st) {
   }
   idp_err e = IDP_ERR_INIT;
   char *repo = NULL;
-  if (up_bootstrap_repo(src, up_data_dir, &repo, &e) || up_bootstrap_root(st->kc, repo, &e)) {
+  if (up_bootstrap_repo(src, up_data_dir, &repo, &e) ||
+      up_bootstrap_secrets(st->kc, repo, &e) || up_bootstrap_root(st->kc, repo, &e)) {
     fprintf(stderr, "idp up: bootstrap of %s failed: %s\n", src, e.msg);
   } else {
     printf("platform: %s (git repository %s)\n", src, repo);

@@ -28,5 +28,8 @@
 #define atoi(x) BANNED(atoi)
 #undef atol
 #define atol(x) BANNED(atol)
+/* idp_sort (core/common.h) handles the empty case qsort leaves undefined */
+#undef qsort
+#define qsort(...) BANNED(qsort)
 
 #endif

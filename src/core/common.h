@@ -31,6 +31,13 @@
 #define IDP_NEVER(x) ((x) ? (assert(!#x), 1) : 0)
 #endif
 
+/* qsort with the empty case handled: qsort(NULL, 0, ...) is undefined
+ * behaviour (UBSan reports it), and empty lists are everywhere. */
+static inline void idp_sort(void *base, size_t n, size_t size,
+                            int (*cmp)(const void *, const void *)) {
+  if (n > 1) qsort(base, n, size, cmp);
+}
+
 #include "core/banned.h"
 
 #endif

@@ -597,7 +597,7 @@ static int emit_object(yaml_emitter_t *em, const json_t *v, int flags, int depth
   const char *k;
   json_t *val;
   json_object_foreach((json_t *)v, k, val) keys[i++] = k;
-  if (flags & IDP_YAML_SORT_KEYS) qsort(keys, n, sizeof *keys, cmp_keys);
+  if (flags & IDP_YAML_SORT_KEYS) idp_sort(keys, n, sizeof *keys, cmp_keys);
   int ok = 1;
   for (i = 0; i < n && ok; i++) {
     size_t kl = strlen(keys[i]);

@@ -1113,7 +1113,7 @@ static void legacy_sort(kset *s, bool custom, const json_t *first, const json_t 
     k[i].ns_kind = !strcmp(kind, "Namespace");
     k[i].core = !*g;
   }
-  qsort(k, s->n, sizeof *k, cmp_sortkey);
+  idp_sort(k, s->n, sizeof *k, cmp_sortkey);
   for (size_t i = 0; i < s->n; i++) s->v[i] = k[i].r;
   free(k);
 }

@@ -62,7 +62,7 @@ idp_code idp_kustomize_gojson(idp_buf *b, const json_t *v, idp_err *e) {
     const char *k;
     json_t *x;
     json_object_foreach((json_t *)v, k, x) keys[i++] = k;
-    qsort(keys, n, sizeof *keys, cmp_str);
+    idp_sort(keys, n, sizeof *keys, cmp_str);
     rc = idp_buf_addc(b, '{');
     for (i = 0; i < n && !rc; i++) {
       if (i) rc = idp_buf_addc(b, ',');

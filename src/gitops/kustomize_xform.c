@@ -389,7 +389,7 @@ idp_code kx_namespace_opt(kset *s, const char *ns, bool unset_only, idp_err *e) 
     snprintf(ids[k++], len, "%s|%s|%s|%s", kres_kind(r), rns, kres_name(r), av ? av : "");
   }
   if (!rc) {
-    qsort(ids, k, sizeof *ids, cmp_cstr);
+    idp_sort(ids, k, sizeof *ids, cmp_cstr);
     for (size_t i = 1; i < k && !rc; i++)
       if (!strcmp(ids[i - 1], ids[i]))
         rc = idp_err_set(e, IDP_EINVALID, "namespace transformation produces ID conflict: %s",

@@ -162,7 +162,7 @@ static idp_code walk_dir(dwalk *w, const char *rel, int depth, idp_err *e) {
     n++;
   }
   closedir(d);
-  if (!rc) qsort(names, n, sizeof *names, cmp_names);
+  if (!rc) idp_sort(names, n, sizeof *names, cmp_names);
   for (size_t i = 0; i < n && !rc; i++) {
     char crel[PATH_MAX], cpath[PATH_MAX];
     snprintf(crel, sizeof crel, "%s%s%s", rel, *rel ? "/" : "", names[i]);

@@ -497,7 +497,7 @@ static JP_KFN(k_items) {
     const char *k;
     json_t *v;
     json_object_foreach(src, k, v) keys[i++] = k;
-    qsort(keys, m, sizeof *keys, strp_cmp); /* Kyverno sorts keys */
+    idp_sort(keys, m, sizeof *keys, strp_cmp); /* Kyverno sorts keys */
     for (i = 0; i < m && !bad; i++)
       bad = json_array_append_new(r, json_pack("{s:s,s:O}", S(1), keys[i], S(2),
                                                json_object_get(src, keys[i]))) != 0;

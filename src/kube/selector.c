@@ -140,7 +140,7 @@ static idp_code add_req(idp_selector *s, const char *key, sel_op op, char **valu
   if (!r->key) return idp_err_set(e, IDP_ENOMEM, "label selector: out of memory");
   r->op = op;
   /* sets are sorted and de-duplicated, as sets.String */
-  if (nvalues > 1) qsort(values, nvalues, sizeof *values, cmp_str);
+  if (nvalues > 1) idp_sort(values, nvalues, sizeof *values, cmp_str);
   size_t w = 0;
   for (size_t i = 0; i < nvalues; i++) {
     if (w > 0 && !strcmp(values[w - 1], values[i])) {

@@ -166,7 +166,7 @@ json_t *fs_to_fieldsv1(const json_t *s) {
   json_object_foreach((json_t *)s, k, v) {
     if (strcmp(k, ".") != 0 && keys) keys[m++] = k;
   }
-  if (m) qsort(keys, m, sizeof *keys, pe_cmp);
+  if (m) idp_sort(keys, m, sizeof *keys, pe_cmp);
   for (size_t i = 0; i < m; i++)
     json_object_set_new(out, keys[i], fs_to_fieldsv1(json_object_get(s, keys[i])));
   free(keys);
@@ -216,7 +216,7 @@ static int walk_members(const json_t *s, idp_buf *b, int (*fn)(const char *, voi
   json_object_foreach((json_t *)s, k, v) {
     if (strcmp(k, ".") != 0 && keys) keys[m++] = k;
   }
-  if (m) qsort(keys, m, sizeof *keys, pe_cmp);
+  if (m) idp_sort(keys, m, sizeof *keys, pe_cmp);
   int r = 0;
   for (size_t i = 0; i < m && !r; i++) {
     size_t mark = b->len;

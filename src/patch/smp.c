@@ -125,8 +125,8 @@ static json_t *normalize_order(const smp_ctx *c, const json_t *merged,
     if (oi >= 0) p[np++] = (ord_item){x, oi, si, i};
     else srv[ns++] = (ord_item){x, si < 0 ? LONG_MAX : si, si, i};
   }
-  qsort(p, np, sizeof *p, by_order);
-  qsort(srv, ns, sizeof *srv, by_order);
+  idp_sort(p, np, sizeof *p, by_order);
+  idp_sort(srv, ns, sizeof *srv, by_order);
   size_t i = 0, j = 0;
   while (i < ns || j < np) {
     bool left;

@@ -701,7 +701,7 @@ static void mf_store(mf_list *l, json_t *obj) {
     l->v[w++] = l->v[i];
   }
   l->n = w;
-  qsort(l->v, l->n, sizeof *l->v, entry_cmp);
+  idp_sort(l->v, l->n, sizeof *l->v, entry_cmp);
   json_t *md = json_object_get(obj, "metadata");
   if (!l->n) {
     if (md) json_object_del(md, "managedFields");

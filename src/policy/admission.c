@@ -148,7 +148,7 @@ static idp_code swap_in(pol_adm *a, const char *ns, const char *name, pol_policy
     r->p = add;
     s->v[s->n++] = r;
   }
-  qsort(s->v, s->n, sizeof *s->v, cmp_pol);
+  idp_sort(s->v, s->n, sizeof *s->v, cmp_pol);
   a->cur = s;
   pthread_mutex_unlock(&a->mu);
   pol_set_release(old);

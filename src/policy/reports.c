@@ -102,7 +102,7 @@ json_t *pol_reports_build(const char *ns, const json_t *results) {
   json_object_foreach((json_t *)results, k, v) {
     if (keys) keys[i++] = k;
   }
-  if (keys) qsort(keys, i, sizeof *keys, cmp_keys);
+  if (keys) idp_sort(keys, i, sizeof *keys, cmp_keys);
   for (size_t j = 0; keys && j < i; j++) {
     json_t *r = json_object_get(results, keys[j]);
     json_array_append(list, r);

@@ -785,7 +785,7 @@ static void walk_dir(const char *dir, const char *root, const char *name, pol_te
     ents[n++] = strdup(de->d_name);
   }
   closedir(d);
-  qsort(ents, n, sizeof *ents, cmp_str);
+  idp_sort(ents, n, sizeof *ents, cmp_str);
   for (size_t i = 0; i < n; i++) {
     char *full = join_path(dir, ents[i]);
     struct stat st;

@@ -340,7 +340,7 @@ idp_code idp_sigv4_sign(const idp_sigv4_request *rq, const idp_sigv4_params *p,
     if (!rc && p->sign_body) rc = hdrset_add(&hs, "x-amz-content-sha256", payload);
   }
   if (rc) goto oom;
-  qsort(hs.h, hs.n, sizeof *hs.h, hdr_cmp);
+  idp_sort(hs.h, hs.n, sizeof *hs.h, hdr_cmp);
   for (size_t i = 0; i < hs.n && !rc; i++)
     rc = idp_buf_printf(&signed_h, "%s%s", i ? ";" : "", hs.h[i].name);
   if (!rc)
@@ -365,7 +365,7 @@ idp_code idp_sigv4_sign(const idp_sigv4_request *rq, const idp_sigv4_params *p,
     idp_buf_free(&cred);
     goto oom;
   }
-  qsort(qs, nq, sizeof *qs, kv_cmp);
+  idp_sort(qs, nq, sizeof *qs, kv_cmp);
 
   /* canonical request */
   idp_buf *cr = &out->canonical_request;

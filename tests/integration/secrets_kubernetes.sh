@@ -2,7 +2,7 @@
 # tests/integration/secrets_kubernetes.sh: the External Secrets controller
 # under `idp up` with real kubectl: the reference platform's
 # ClusterSecretStore (kubernetes provider) and ExternalSecret from
-# examples/platform/platform/secrets, printer columns, rotation with the
+# examples/platform (platform/secrets and apps/backend-api), printer columns, rotation with the
 # force-sync annotation, a deleted target Secret coming back, a bad
 # property reported without touching the last good Secret.  The controller
 # runs as build/tests/unit/secrets/secrets_run against the server's
@@ -32,7 +32,7 @@ EX="$IDP_ROOT/examples/platform/platform/secrets"
 check "apply the reference ClusterSecretStore" kc apply -f "$EX/cluster-secret-store.yaml"
 check "create the source Secret" kc -n platform-secrets create secret generic backend-api --from-literal=token=t0k3n-1
 check "create the team namespace" kc create namespace team-backend
-check "apply the reference ExternalSecret" kc apply -f "$EX/backend-api-credentials.yaml"
+check "apply the reference ExternalSecret" kc apply -f "$IDP_ROOT/examples/platform/apps/backend-api/externalsecret.yaml"
 
 secret_is() { # ns name key want
   [ "$(kv -n "$1" get secret "$2" -o jsonpath="{.data.$3}" | base64 -d 2>/dev/null)" = "$4" ]

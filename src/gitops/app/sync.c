@@ -149,7 +149,7 @@ static void move_before(idp_sync_task *t, size_t from, size_t to) {
 }
 
 void idp_app_sort_tasks(idp_sync_task *t, size_t n) {
-  qsort(t, n, sizeof *t, task_cmp);
+  idp_sort(t, n, sizeof *t, task_cmp);
   /* Dependency fix-ups: a Namespace before the first resource in it, a CRD
    * before the first resource of its group/kind. */
   for (size_t i = 0; i < n; i++) {

@@ -313,7 +313,7 @@ static void sort_strings(json_t *arr) {
   json_t **items = malloc(n * sizeof *items);
   if (!items) return;
   for (size_t i = 0; i < n; i++) items[i] = json_incref(json_array_get(arr, i));
-  qsort(items, n, sizeof *items, cmp_json_str);
+  idp_sort(items, n, sizeof *items, cmp_json_str);
   json_array_clear(arr);
   for (size_t i = 0; i < n; i++) json_array_append_new(arr, items[i]);
   free(items);

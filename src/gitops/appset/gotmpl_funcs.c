@@ -278,7 +278,7 @@ idp_code gt_json_encode(idp_buf *b, const json_t *v, const char *indent, int dep
       const char *key;
       json_t *x;
       json_object_foreach((json_t *)v, key, x) keys[k++] = key;
-      qsort(keys, n, sizeof *keys, cmp_keys);
+      idp_sort(keys, n, sizeof *keys, cmp_keys);
       idp_code rc = idp_buf_addc(b, '{');
       for (size_t a = 0; a < n && !rc; a++) {
         if (a) rc = idp_buf_addc(b, ',');
@@ -1925,7 +1925,7 @@ FN(fn_sortalpha) {
     items[i] = json_string(s ? s : "");
     free(s);
   }
-  qsort(items, l, sizeof *items, cmp_strs);
+  idp_sort(items, l, sizeof *items, cmp_strs);
   json_t *r = json_array();
   for (size_t i = 0; i < l; i++) json_array_append_new(r, items[i]);
   free(items);

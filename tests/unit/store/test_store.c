@@ -955,7 +955,7 @@ static void test_concurrent_writers(void **state) {
       if (j) assert_true(wk[i].revs[j] > wk[i].revs[j - 1]); /* monotonic per thread */
       all[i * PER_THREAD + j] = wk[i].revs[j];
     }
-  qsort(all, NTHREADS * PER_THREAD, sizeof all[0], cmp64);
+  idp_sort(all, NTHREADS * PER_THREAD, sizeof all[0], cmp64);
   for (int i = 0; i < NTHREADS * PER_THREAD; i++) assert_int_equal(all[i], i + 1);
   assert_int_equal(idp_store_revision(f->s), NTHREADS * PER_THREAD);
   /* the watcher saw every revision exactly once, in order */
