@@ -12,16 +12,12 @@
 #include <openssl/evp.h>
 
 #include "apiserver/apiserver.h"
-#include "certs/controller/certmanager.h"
 #include "certs/pki.h"
 #include "cli/bootstrap.h"
+#include "cli/controllers.h"
 #include "client/client.h"
-#include "gitops/app/app.h"
-#include "gitops/appset/appset.h"
-#include "platform/platform.h"
+#include "policy/admission.h"
 #include "policy/controllers.h"
-#include "secrets/secrets.h"
-#include "simulate/simulate.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -145,14 +141,6 @@ static idp_code kubeconfig_text(idp_buf *out, const char *url, const char *ca, c
  * (the same path as against a real cluster).  A controller that fails to
  * start is reported and skipped: the API server keeps serving. */
 
-typedef struct up_ctl {
-  const char *name;
-  idp_code (*start)(idp_kclient *kc, void **handle, idp_err *e);
-  void (*stop)(void *handle);
-  void *handle;
-  bool opt_in; /* runs only when named in --controllers */
-} up_ctl;
-
 /* The policy engine is also the server's admission chain. */
 static _Atomic(pol_controllers *) policy_ctl;
 static _Thread_local pol_admit_out tl_out;
@@ -221,95 +209,31 @@ static void policy_admitted(void *ctx, const json_t *stored) {
   tl_clear();
 }
 
-static idp_code start_policy(idp_kclient *kc, void **h, idp_err *e) {
-  pol_controllers_opts o = {0};
-  pol_controllers *pc = NULL;
-  idp_code c = pol_controllers_start(kc, &o, &pc, e);
-  if (!c) atomic_store(&policy_ctl, pc);
-  *h = pc;
-  return c;
-}
-static void stop_policy(void *h) {
-  atomic_store(&policy_ctl, NULL);
-  pol_controllers_stop(h);
-}
-
-static idp_code start_certs(idp_kclient *kc, void **h, idp_err *e) {
-  return idp_certctl_start(kc, NULL, (idp_certctl **)h, e);
-}
-static void stop_certs(void *h) { idp_certctl_stop(h); }
-
-static idp_code start_secrets(idp_kclient *kc, void **h, idp_err *e) {
-  idp_secrets_opts o = {.install_crds = true};
-  return idp_secrets_start(kc, &o, (idp_secrets **)h, e);
-}
-static void stop_secrets(void *h) { idp_secrets_stop(h); }
-
-static idp_code start_platform(idp_kclient *kc, void **h, idp_err *e) {
-  idp_platform_opts o = {.install_crds = true};
-  return idp_platform_start(kc, &o, (idp_platform **)h, e);
-}
-static void stop_platform(void *h) { idp_platform_stop(h); }
-
 static const char *up_data_dir; /* for controllers that keep files */
 
-static idp_code start_gitops(idp_kclient *kc, void **h, idp_err *e) {
-  /* no kubelet here: workloads never become healthy, so waves do not wait */
-  idp_app_opts o = {.skip_health_wait = true, .data_dir = up_data_dir};
-  return idp_app_start(kc, &o, (idp_app **)h, e);
+static void on_started(void *ud, const char *name) {
+  IDP_UNUSED(ud);
+  printf("controller %s: running\n", name);
+  fflush(stdout);
 }
-static void stop_gitops(void *h) { idp_app_stop(h); }
 
-static idp_code start_appsets(idp_kclient *kc, void **h, idp_err *e) {
-  return idp_appset_start(kc, NULL, (idp_appset **)h, e);
+static void on_failed(void *ud, const char *name, const idp_err *e) {
+  IDP_UNUSED(ud);
+  IDP_UNUSED(name);
+  fprintf(stderr, "idp up: %s (not started; the API server keeps serving)\n", e->msg);
 }
-static void stop_appsets(void *h) { idp_appset_stop(h); }
 
-/* Workload status as a healthy cluster would report it (there is no
- * kubelet): opt-in, it makes Deployments and Pods look Ready. */
-static idp_code start_simulate(idp_kclient *kc, void **h, idp_err *e) {
-  idp_simulate_opts o = {0};
-  return idp_simulate_start(kc, &o, (idp_simulate **)h, e);
-}
-static void stop_simulate(void *h) { idp_simulate_stop(h); }
-
-static up_ctl controllers[] = {
-    {"policy", start_policy, stop_policy, NULL, false},
-    {"certs", start_certs, stop_certs, NULL, false},
-    {"secrets", start_secrets, stop_secrets, NULL, false},
-    {"platform", start_platform, stop_platform, NULL, false},
-    {"gitops", start_gitops, stop_gitops, NULL, false},
-    {"appsets", start_appsets, stop_appsets, NULL, false},
-    {"simulate", start_simulate, stop_simulate, NULL, true},
-};
-
-static bool in_list(const char *list, const char *name, bool opt_in) {
-  if (!list) return !opt_in;
-  size_t n = strlen(name);
-  for (const char *p = list; p && *p;) {
-    const char *c = strchr(p, ',');
-    size_t l = c ? (size_t)(c - p) : strlen(p);
-    if (l == n && !memcmp(p, name, n)) return true;
-    if (l == 3 && !memcmp(p, "all", 3) && !opt_in) return true;
-    p = c ? c + 1 : NULL;
-  }
-  return false;
-}
+static idp_controllers *running;
 
 static void start_controllers(idp_kclient *kc, const char *list) {
-  for (size_t i = 0; i < IDP_ARRAY_LEN(controllers); i++) {
-    if (!in_list(list, controllers[i].name, controllers[i].opt_in)) continue;
-    idp_err e = IDP_ERR_INIT;
-    void *h = NULL;
-    if (controllers[i].start(kc, &h, &e)) {
-      fprintf(stderr, "idp up: controller %s not started: %s\n", controllers[i].name, e.msg);
-      controllers[i].stop(h);
-      continue;
-    }
-    controllers[i].handle = h;
-    printf("controller %s: running\n", controllers[i].name);
-    fflush(stdout);
+  idp_ctrl_config cfg = {.data_dir = up_data_dir, .install_crds = true, .no_kubelet = true,
+                         .keep_going = true, .on_started = on_started, .on_failed = on_failed};
+  idp_err e = IDP_ERR_INIT;
+  if (idp_controllers_start(kc, &cfg, list, &running, &e)) {
+    fprintf(stderr, "idp up: controllers: %s\n", e.msg);
+    return;
   }
+  atomic_store(&policy_ctl, idp_controllers_handle(running, "policy"));
 }
 
 /* Controllers start in the background (each waits for its CRDs and caches)
@@ -354,10 +278,9 @@ static void *starter_main(void *arg) {
 }
 
 static void stop_controllers(void) {
-  for (size_t i = IDP_ARRAY_LEN(controllers); i-- > 0;) {
-    if (controllers[i].handle) controllers[i].stop(controllers[i].handle);
-    controllers[i].handle = NULL;
-  }
+  atomic_store(&policy_ctl, NULL);
+  idp_controllers_stop(running);
+  running = NULL;
 }
 
 int cmd_up(int argc, char **argv) {
@@ -409,17 +332,10 @@ int cmd_up(int argc, char **argv) {
       platform_dir = v;
       bootstrap = true;
     } else if (!strcmp(a, "--controllers")) {
-      for (const char *p = v; *p;) {
-        const char *c = strchr(p, ',');
-        size_t l = c ? (size_t)(c - p) : strlen(p);
-        bool known = l == 3 && !memcmp(p, "all", 3);
-        for (size_t k = 0; k < IDP_ARRAY_LEN(controllers); k++)
-          known |= strlen(controllers[k].name) == l && !memcmp(controllers[k].name, p, l);
-        if (!known) {
-          fprintf(stderr, "idp up: --controllers: unknown controller '%.*s'\n", (int)l, p);
-          return 2;
-        }
-        p = c ? c + 1 : p + l;
+      idp_err ce = IDP_ERR_INIT;
+      if (idp_controllers_check(v, &ce)) {
+        fprintf(stderr, "idp up: --controllers: %s\n", ce.msg);
+        return 2;
       }
       ctl_list = v;
     } else if (!strcmp(a, "--tls-san")) {

@@ -49,6 +49,14 @@ static idp_code start_simulate(idp_kclient *kc, const idp_ctrl_config *cfg, void
 }
 static void stop_simulate(void *h) { idp_simulate_stop(h); }
 
+/* Whether the simulator is among the selected controllers (set by
+ * idp_controllers_start before any start function runs). */
+static bool simulating;
+static bool cfg_simulating(const idp_ctrl_config *cfg) {
+  IDP_UNUSED(cfg);
+  return simulating;
+}
+
 /* Git caches live under the data dir; without one, under $TMPDIR. */
 static const char *cache_dir(const idp_ctrl_config *cfg, const char *sub, char *buf, size_t n) {
   const char *base = cfg->data_dir;
@@ -63,7 +71,8 @@ static const char *cache_dir(const idp_ctrl_config *cfg, const char *sub, char *
 static idp_code start_gitops(idp_kclient *kc, const idp_ctrl_config *cfg, void **h,
                              idp_err *e) {
   static char dir[4096]; /* app opts strings are borrowed for the controller's life */
-  idp_app_opts o = {.namespace_ = cfg->namespace_, .skip_crds = !cfg->install_crds};
+  idp_app_opts o = {.namespace_ = cfg->namespace_, .skip_crds = !cfg->install_crds,
+                    .skip_health_wait = cfg->no_kubelet && !cfg_simulating(cfg)};
   o.data_dir = cfg->data_dir ? cfg->data_dir : cache_dir(cfg, "idp-gitops", dir, sizeof dir);
   return idp_app_start(kc, &o, (idp_app **)h, e);
 }
@@ -88,10 +97,10 @@ static idp_code start_platform(idp_kclient *kc, const idp_ctrl_config *cfg, void
 static void stop_platform(void *h) { idp_platform_stop(h); }
 
 static const ctrl_entry table[] = {
-    {"certs", "cert-manager: Issuer, ClusterIssuer, Certificate, Gateway/Ingress shims",
-     start_certs, stop_certs},
     {"policy", "Kyverno: background PolicyReports and generate synchronize", start_policy,
      stop_policy},
+    {"certs", "cert-manager: Issuer, ClusterIssuer, Certificate, Gateway/Ingress shims",
+     start_certs, stop_certs},
     {"secrets", "External Secrets: ExternalSecret, ClusterExternalSecret, (Cluster)SecretStore",
      start_secrets, stop_secrets},
     {"platform", "Team and WebApplication (platform.idp.io)", start_platform, stop_platform},
@@ -123,7 +132,7 @@ static bool selected(const char *only, const ctrl_entry *c) {
   return false;
 }
 
-static idp_code check_names(const char *only, idp_err *e) {
+idp_code idp_controllers_check(const char *only, idp_err *e) {
   if (!only || !*only || !strcmp(only, "all")) return IDP_OK;
   for (const char *p = only; *p;) {
     const char *comma = strchr(p, ',');
@@ -140,19 +149,30 @@ static idp_code check_names(const char *only, idp_err *e) {
 idp_code idp_controllers_start(idp_kclient *kc, const idp_ctrl_config *cfg, const char *only,
                                idp_controllers **out, idp_err *e) {
   *out = NULL;
-  idp_code rc = check_names(only, e);
+  idp_code rc = idp_controllers_check(only, e);
   if (rc) return rc;
   idp_controllers *c = calloc(1, sizeof *c);
   if (!c) return idp_err_set(e, IDP_ENOMEM, "out of memory");
+  simulating = false;
+  for (size_t i = 0; i < IDP_ARRAY_LEN(table); i++)
+    if (!strcmp(table[i].name, "simulate")) simulating = selected(only, &table[i]);
   for (size_t i = 0; i < IDP_ARRAY_LEN(table); i++) {
     if (!selected(only, &table[i])) continue;
-    rc = table[i].start(kc, cfg, &c->handles[i], e);
+    void *h = NULL;
+    rc = table[i].start(kc, cfg, &h, e);
     if (rc) {
       idp_err_prefix(e, "controller %s", table[i].name);
+      if (cfg->on_failed) cfg->on_failed(cfg->ud, table[i].name, e);
+      if (cfg->keep_going) {
+        idp_err_clear(e);
+        continue;
+      }
       idp_controllers_stop(c);
       return rc;
     }
+    c->handles[i] = h;
     idp_log(IDP_LOG_INFO, "controller started", "controller", table[i].name, NULL);
+    if (cfg->on_started) cfg->on_started(cfg->ud, table[i].name);
   }
   *out = c;
   return IDP_OK;
@@ -163,6 +183,13 @@ void idp_controllers_stop(idp_controllers *c) {
   for (size_t i = IDP_ARRAY_LEN(table); i-- > 0;)
     if (c->handles[i]) table[i].stop(c->handles[i]);
   free(c);
+}
+
+void *idp_controllers_handle(idp_controllers *c, const char *name) {
+  if (!c) return NULL;
+  for (size_t i = 0; i < IDP_ARRAY_LEN(table); i++)
+    if (!strcmp(table[i].name, name)) return c->handles[i];
+  return NULL;
 }
 
 void idp_controllers_list(FILE *f) {

@@ -17,6 +17,15 @@ typedef struct idp_ctrl_config {
   const char *data_dir;     /* caches (git clones); NULL = a temp dir */
   const char *namespace_;   /* control-plane namespace; NULL = "argocd" */
   bool install_crds;        /* install the CRDs each controller serves */
+  /* Nothing runs workloads (idp up): unless the simulator runs too, sync
+   * waves do not wait for workload health that can never come. */
+  bool no_kubelet;
+  /* Report a controller that fails to start and go on with the others
+   * (idp up keeps serving); otherwise the first failure stops them all. */
+  bool keep_going;
+  void (*on_started)(void *ud, const char *name);
+  void (*on_failed)(void *ud, const char *name, const idp_err *e);
+  void *ud;
 } idp_ctrl_config;
 
 typedef struct idp_controllers idp_controllers;
@@ -24,6 +33,13 @@ typedef struct idp_controllers idp_controllers;
 idp_code idp_controllers_start(idp_kclient *kc, const idp_ctrl_config *cfg, const char *only,
                                idp_controllers **out, idp_err *e);
 void idp_controllers_stop(idp_controllers *c);
+
+/* IDP_EINVAL naming the first unknown name of a --controllers list. */
+idp_code idp_controllers_check(const char *only, idp_err *e);
+
+/* The running controller's handle (its module's type: pol_controllers *
+ * for "policy", ...), or NULL when it is not running. */
+void *idp_controllers_handle(idp_controllers *c, const char *name);
 
 /* Prints "name  help" lines of the table to `f`. */
 void idp_controllers_list(FILE *f);
