@@ -1,4 +1,6 @@
-/* controllers.c: the table of controllers and their start/stop adapters. */
+/* controllers.c: the table of controllers and their start/stop adapters
+ * (see controllers.h).  Each adapter maps the shared idp_ctrl_config onto
+ * its module's own options. */
 #include "core/common.h"
 #include "cli/controllers.h"
 #include "core/log.h"
@@ -52,10 +54,6 @@ static void stop_simulate(void *h) { idp_simulate_stop(h); }
 /* Whether the simulator is among the selected controllers (set by
  * idp_controllers_start before any start function runs). */
 static bool simulating;
-static bool cfg_simulating(const idp_ctrl_config *cfg) {
-  IDP_UNUSED(cfg);
-  return simulating;
-}
 
 /* Git caches live under the data dir; without one, under $TMPDIR. */
 static const char *cache_dir(const idp_ctrl_config *cfg, const char *sub, char *buf, size_t n) {
@@ -72,7 +70,7 @@ static idp_code start_gitops(idp_kclient *kc, const idp_ctrl_config *cfg, void *
                              idp_err *e) {
   static char dir[4096]; /* app opts strings are borrowed for the controller's life */
   idp_app_opts o = {.namespace_ = cfg->namespace_, .skip_crds = !cfg->install_crds,
-                    .skip_health_wait = cfg->no_kubelet && !cfg_simulating(cfg)};
+                    .skip_health_wait = cfg->no_kubelet && !simulating};
   o.data_dir = cfg->data_dir ? cfg->data_dir : cache_dir(cfg, "idp-gitops", dir, sizeof dir);
   return idp_app_start(kc, &o, (idp_app **)h, e);
 }
