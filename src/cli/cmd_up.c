@@ -211,8 +211,10 @@ static void policy_admitted(void *ctx, const json_t *stored) {
 
 static const char *up_data_dir; /* for controllers that keep files */
 
-static void on_started(void *ud, const char *name) {
+static void on_started(void *ud, const char *name, void *handle) {
   IDP_UNUSED(ud);
+  /* the policy engine is the admission chain from the moment it runs */
+  if (!strcmp(name, "policy")) atomic_store(&policy_ctl, (pol_controllers *)handle);
   printf("controller %s: running\n", name);
   fflush(stdout);
 }
@@ -229,11 +231,8 @@ static void start_controllers(idp_kclient *kc, const char *list) {
   idp_ctrl_config cfg = {.data_dir = up_data_dir, .install_crds = true, .no_kubelet = true,
                          .keep_going = true, .on_started = on_started, .on_failed = on_failed};
   idp_err e = IDP_ERR_INIT;
-  if (idp_controllers_start(kc, &cfg, list, &running, &e)) {
+  if (idp_controllers_start(kc, &cfg, list, &running, &e))
     fprintf(stderr, "idp up: controllers: %s\n", e.msg);
-    return;
-  }
-  atomic_store(&policy_ctl, idp_controllers_handle(running, "policy"));
 }
 
 /* Controllers start in the background (each waits for its CRDs and caches)

@@ -51,10 +51,6 @@ static idp_code start_simulate(idp_kclient *kc, const idp_ctrl_config *cfg, void
 }
 static void stop_simulate(void *h) { idp_simulate_stop(h); }
 
-/* Whether the simulator is among the selected controllers (set by
- * idp_controllers_start before any start function runs). */
-static bool simulating;
-
 /* Git caches live under the data dir; without one, under $TMPDIR. */
 static const char *cache_dir(const idp_ctrl_config *cfg, const char *sub, char *buf, size_t n) {
   const char *base = cfg->data_dir;
@@ -70,7 +66,7 @@ static idp_code start_gitops(idp_kclient *kc, const idp_ctrl_config *cfg, void *
                              idp_err *e) {
   static char dir[4096]; /* app opts strings are borrowed for the controller's life */
   idp_app_opts o = {.namespace_ = cfg->namespace_, .skip_crds = !cfg->install_crds,
-                    .skip_health_wait = cfg->no_kubelet && !simulating};
+                    .skip_health_wait = cfg->no_kubelet};
   o.data_dir = cfg->data_dir ? cfg->data_dir : cache_dir(cfg, "idp-gitops", dir, sizeof dir);
   return idp_app_start(kc, &o, (idp_app **)h, e);
 }
@@ -151,9 +147,6 @@ idp_code idp_controllers_start(idp_kclient *kc, const idp_ctrl_config *cfg, cons
   if (rc) return rc;
   idp_controllers *c = calloc(1, sizeof *c);
   if (!c) return idp_err_set(e, IDP_ENOMEM, "out of memory");
-  simulating = false;
-  for (size_t i = 0; i < IDP_ARRAY_LEN(table); i++)
-    if (!strcmp(table[i].name, "simulate")) simulating = selected(only, &table[i]);
   for (size_t i = 0; i < IDP_ARRAY_LEN(table); i++) {
     if (!selected(only, &table[i])) continue;
     void *h = NULL;
@@ -170,7 +163,7 @@ idp_code idp_controllers_start(idp_kclient *kc, const idp_ctrl_config *cfg, cons
     }
     c->handles[i] = h;
     idp_log(IDP_LOG_INFO, "controller started", "controller", table[i].name, NULL);
-    if (cfg->on_started) cfg->on_started(cfg->ud, table[i].name);
+    if (cfg->on_started) cfg->on_started(cfg->ud, table[i].name, h);
   }
   *out = c;
   return IDP_OK;

@@ -17,13 +17,15 @@ typedef struct idp_ctrl_config {
   const char *data_dir;     /* caches (git clones); NULL = a temp dir */
   const char *namespace_;   /* control-plane namespace; NULL = "argocd" */
   bool install_crds;        /* install the CRDs each controller serves */
-  /* Nothing runs workloads (idp up): unless the simulator runs too, sync
-   * waves do not wait for workload health that can never come. */
+  /* Nothing runs workloads (idp up): sync waves keep their order but do
+   * not wait for workload health (simulated health is only for display). */
   bool no_kubelet;
   /* Report a controller that fails to start and go on with the others
    * (idp up keeps serving); otherwise the first failure stops them all. */
   bool keep_going;
-  void (*on_started)(void *ud, const char *name);
+  /* called as each controller starts, with its handle (see
+   * idp_controllers_handle), so callers can use it before the rest start */
+  void (*on_started)(void *ud, const char *name, void *handle);
   void (*on_failed)(void *ud, const char *name, const idp_err *e);
   void *ud;
 } idp_ctrl_config;
