@@ -40,7 +40,8 @@ if [ -n "${IDP_CERTCTL_BIN:-}" ]; then
 elif ! timeout 10 "$IDP_BIN" cert-manager --help >/dev/null 2>&1; then
   CM_CMD=("$(dirname "$IDP_BIN")/tests/unit/certs_controller/certctl_run")
 fi
-start_server "$T/data" || finish
+# the test runs its own cert-manager controller: the server runs none
+start_server "$T/data" --no-controllers || finish
 "${CM_CMD[@]}" --kubeconfig "$DATA/kubeconfig" --leader-elect >"$T/cm.log" 2>&1 &
 CM_PID=$!
 

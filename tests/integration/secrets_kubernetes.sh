@@ -20,7 +20,8 @@ if [ ! -x "$RUNNER" ]; then
   failed "secrets_run is built" "missing $RUNNER (ninja -C $(dirname "$IDP_BIN") tests/unit/secrets/secrets_run)"
   finish
 fi
-start_server || finish
+# the test runs its own External Secrets controller: the server runs none
+start_server "" --no-controllers || finish
 "$RUNNER" --kubeconfig "$KUBECONFIG" >>"$T/ctl.log" 2>&1 &
 CTL_PID=$!
 
